@@ -1,0 +1,4 @@
+package main
+
+// runExpect is a STUB: replace.
+func runExpect(e *env, args []string) error { return failErrorf("not implemented") }
