@@ -67,13 +67,7 @@ func failErrorf(format string, args ...any) error {
 var errSilent = errors.New("")
 
 func main() {
-	os.Exit(run(os.Args[1:], &env{
-		stdin:  os.Stdin,
-		stdout: os.Stdout,
-		stderr: os.Stderr,
-		getenv: os.Getenv,
-		now:    time.Now,
-	}))
+	os.Exit(run(os.Args[1:], realEnv()))
 }
 
 // run executes one command line and returns the exit code.
