@@ -361,3 +361,51 @@ func TestIdentifyOracleAgreesAcrossSeedsAndWindows(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentifyOracleNodeGeneratorFile runs the oracle over a file in the
+// original Node generator's format and with its flaws, laid out by that
+// script's own timing logic over a 6-hour window: the journey's lunch,
+// back-to-work and bedtime steps have their own device ids, session_start
+// is among the drawn event types, and events that overflow the window are
+// clamped onto its end. The rules give 31 identifies here, not the 30 the
+// script promised; the counts below are worked out by hand from SPEC §3.
+func TestIdentifyOracleNodeGeneratorFile(t *testing.T) {
+	d, err := dataset.ReadFile("fixtures/node/amplitude-test-data.json")
+	require.NoError(t, err)
+	require.Len(t, d.Events, 48)
+
+	got := oracle.Expect(d.Events, oracle.Options{})
+
+	// Scenario 1 loses bob (his only event is a session_start), scenario 2
+	// keeps frank but on his second event, scenario 7 identifies 5 of its
+	// 6 distinct devices (the lunch phone's only event is a session_start).
+	assert.Equal(t, 4+3+4+4+8+3+5, got.IdentifyCount)
+	assert.Equal(t, 4, got.Count(oracle.OutcomeDroppedSessionStart))
+	assert.Equal(t, 5, got.Count(oracle.OutcomeAnonymous))
+	assert.Equal(t, 8, got.Count(oracle.OutcomeDuplicate))
+
+	ids := make(map[[2]string]int)
+	for _, id := range got.Identifies {
+		ids[[2]string{id.DistinctID, id.Properties.AnonDistinctID}] = id.EventIndex
+	}
+	assert.NotContains(t, ids, [2]string{"first_time_user_bob", "first_time_device_laptop_2"})
+	assert.NotContains(t, ids, [2]string{"journey_user_alex", "journey_phone_lunch"})
+	assert.Equal(t, 6, ids[[2]string{"duplicate_user_frank", "duplicate_device_phone_1"}],
+		"frank's identify moves to his second event")
+	assert.Contains(t, ids, [2]string{"journey_user_alex", "journey_phone_bedtime"})
+
+	// The script's own expected_identify flags promise 30 and disagree
+	// with the rules; its clamping put several events on one instant.
+	flagged := 0
+	same := 0
+	for i, e := range d.Events {
+		if e.EventProperties["expected_identify"] == true {
+			flagged++
+		}
+		if i > 0 && e.Time <= d.Events[i-1].Time {
+			same++
+		}
+	}
+	assert.Equal(t, 30, flagged)
+	assert.Equal(t, 7, same, "events clamped onto the window's end")
+}
