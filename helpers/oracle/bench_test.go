@@ -83,6 +83,32 @@ func BenchmarkOracle(b *testing.B) {
 		return o.Result()
 	})
 	run("expect", func() oracle.Result { return oracle.Expect(events, oracle.Options{}) })
+
+	// baseline is the floor any implementation pays: one map look-up and
+	// insert per event over the same raw (user, device) keys, no rules.
+	b.Run("baseline-map", func(b *testing.B) {
+		b.ReportAllocs()
+		type key struct{ user, device string }
+		var seen map[key]int
+		start := time.Now()
+		for b.Loop() {
+			seen = make(map[key]int)
+			for i := range events {
+				e := &events[i]
+				if e.UserID == nil || e.DeviceID == nil {
+					continue
+				}
+				k := key{*e.UserID, *e.DeviceID}
+				if _, ok := seen[k]; !ok {
+					seen[k] = i
+				}
+			}
+		}
+		elapsed := time.Since(start)
+		b.ReportMetric(float64(n)*float64(b.N)/elapsed.Seconds(), "events/s")
+		b.ReportMetric(float64(elapsed.Nanoseconds())/float64(n*b.N), "ns/event")
+		b.ReportMetric(float64(len(seen)), "identifies")
+	})
 }
 
 // TestBenchStreamIsDeterministic guards the benchmark's input: same stream
