@@ -52,9 +52,9 @@ func TestCompareClassifies(t *testing.T) {
 			wantKinds:  []verify.Kind{verify.KindMissingIdentify, verify.KindUnexpectedIdentify},
 		},
 		{
-			name:       "the repeat of a pair identifying again is a warning",
+			name:       "the repeat of a pair identifying again is the worker's dedup, and fails",
 			actual:     plus(good, identify("u1", "d1", at(2), "again")),
-			wantOK:     true,
+			wantOK:     false,
 			want:       verify.IdentifySummary{Expected: 1, Found: 1, Duplicates: verify.Duplicates{Total: 1, WorkerDedup: 1}},
 			wantEvents: verify.EventSummary{Expected: 3, Found: 3},
 			wantKinds:  []verify.Kind{verify.KindDuplicateIdentify},

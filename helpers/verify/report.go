@@ -14,8 +14,9 @@ import (
 const workerDedupExplained = `worker_dedup: a known limitation of PostHog's batch import worker. Its identify dedup is
 best effort: the cache of seen (user_id, device_id) pairs is in memory with a TTL, and the
 events of a chunk are transformed in parallel, so a pair seen again (in the same chunk,
-after the TTL, or after a restart) can produce another $identify. These are warnings and
-do not fail the verdict; they link the same device to the same user again.`
+after the TTL, or after a restart) can produce another $identify. They link the same device
+to the same user again, but the import promised exactly one $identify per pair, so they
+fail the verdict.`
 
 // WriteText writes the report for people: the verdict, one count line per
 // check, a table with one row per issue naming the exact pair, and the

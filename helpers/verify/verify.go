@@ -12,7 +12,8 @@
 //     at the time of an Amplitude event of that pair. The worker's dedup is
 //     best effort (an in-memory cache with a TTL, a chunk's events
 //     transformed in parallel), so a pair seen again can identify again. A
-//     known worker limitation: a warning that does not fail the verdict.
+//     known worker limitation, named as such; it still fails the verdict,
+//     since the migration promised exactly one $identify per pair.
 //   - unexplained: any other duplicate; a mismatch.
 //
 // With Options.CheckEvents the original events are checked too: every event
@@ -44,9 +45,8 @@ type Options struct {
 type Severity string
 
 const (
-	SeverityError   Severity = "error"   // fails the verdict
-	SeverityWarning Severity = "warning" // a known worker limitation
-	SeverityInfo    Severity = "info"    // expected, shown for completeness
+	SeverityError Severity = "error" // fails the verdict
+	SeverityInfo  Severity = "info"  // expected, shown for completeness
 )
 
 // Kind names what an Issue is about.
@@ -501,7 +501,7 @@ func (c *comparison) extra(p pair, ev posthog.Event) {
 		return
 	}
 	c.duplicate(DuplicateWorkerDedup, p, ev, intPtr(seenAt[0]),
-		fmt.Sprintf("more $identify events of this pair than predicted, at the time of event %d of the same pair: the worker's best-effort dedup (in-memory cache with a TTL, parallel transform of a chunk) identified it again; a known worker limitation, not a failure", seenAt[0]))
+		fmt.Sprintf("more $identify events of this pair than predicted, at the time of event %d of the same pair: the worker's best-effort dedup (in-memory cache with a TTL, parallel transform of a chunk) identified it again; a known worker limitation", seenAt[0]))
 }
 
 func (c *comparison) duplicate(class DuplicateClass, p pair, ev posthog.Event, idx *int, msg string) {
@@ -512,7 +512,6 @@ func (c *comparison) duplicate(class DuplicateClass, p pair, ev posthog.Event, i
 		sev = SeverityInfo
 	case DuplicateWorkerDedup:
 		c.sum.Duplicates.WorkerDedup++
-		sev = SeverityWarning
 	case DuplicateUnexplained:
 		c.sum.Duplicates.Unexplained++
 	}
