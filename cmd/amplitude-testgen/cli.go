@@ -79,8 +79,12 @@ func (c *cli) usage(w io.Writer) {
 	fmt.Fprintf(w, "  --help\n      print this help and exit\n")
 	if len(c.envVars) > 0 {
 		fmt.Fprintf(w, "\nenvironment:\n")
+		width := 0
 		for _, v := range c.envVars {
-			fmt.Fprintf(w, "  %-22s %s\n", v[0], v[1])
+			width = max(width, len(v[0]))
+		}
+		for _, v := range c.envVars {
+			fmt.Fprintf(w, "  %-*s  %s\n", width, v[0], v[1])
 		}
 	}
 }
