@@ -110,27 +110,26 @@ func (o *Oracle) identicalFindings() []Finding {
 	return out
 }
 
-// splitFinding explains why a padded id makes two persons: the identify uses
+// splitFinding explains why a padded id splits a person: the identify uses
 // the trimmed id while the original events keep the untrimmed one (rule 7).
+// A padded user_id splits for sure (its own event goes to the padded id); a
+// padded device_id splits only device-only events of that id, if any come.
 func splitFinding(p padded) Finding {
 	var does, but []string
 	if p.user != p.tu {
 		does = append(does, "goes to distinct_id "+strconv.Quote(p.tu)+" (user_id "+strconv.Quote(p.user)+" trimmed)")
-		but = append(but, "the events of user_id "+strconv.Quote(p.user)+" go to distinct_id "+strconv.Quote(p.user))
+		but = append(but, "the events of user_id "+strconv.Quote(p.user)+" go to distinct_id "+strconv.Quote(p.user)+
+			": two different persons in PostHog")
 	}
 	if p.device != p.td {
 		does = append(does, "merges $anon_distinct_id "+strconv.Quote(p.td)+" (device_id "+strconv.Quote(p.device)+" trimmed)")
-		but = append(but, "device-only events of device_id "+strconv.Quote(p.device)+" go to distinct_id "+strconv.Quote(p.device)+
-			", which no identify merges")
-	}
-	persons := "two"
-	if len(does) == 2 {
-		persons = "three"
+		but = append(but, "device-only events of device_id "+strconv.Quote(p.device)+", if any, go to distinct_id "+
+			strconv.Quote(p.device)+", which no identify merges: a separate person")
 	}
 	return Finding{
 		Kind: FindingSplitPerson,
 		Message: "the identify of event " + strconv.Itoa(p.index) + " " + strings.Join(does, " and ") + ", but " +
-			strings.Join(but, " and ") + ": " + persons + " different persons in PostHog",
+			strings.Join(but, "; and "),
 		EventIndexes:   []int{p.index},
 		Team:           p.team,
 		DistinctID:     p.tu,

@@ -336,7 +336,7 @@ func TestFindingMessages(t *testing.T) {
 		{"split person by padded device",
 			timed(ev(s("a"), s("u1"), s(" d1"))),
 			oracle.FindingSplitPerson, []int{0},
-			[]string{`merges $anon_distinct_id "d1"`, `device-only events of device_id " d1" go to distinct_id " d1"`}},
+			[]string{`merges $anon_distinct_id "d1"`, `device-only events of device_id " d1", if any, go to distinct_id " d1"`, "a separate person"}},
 		{"import errors list the worker messages",
 			timed(ev(s("a"), s(""), s("d1")), ev(s("a"), s("u"), s("d")), ev(s("a"), s("u2"), s("  "))),
 			oracle.FindingImportError, []int{0, 2},
