@@ -72,10 +72,14 @@ func runGenerate(e *env, args []string) error {
 	return nil
 }
 
-// sendGenerated sends the freshly generated dataset to Amplitude.
-// TODO(lead): wire to sendDataset in send.go once it lands.
+// sendGenerated sends the freshly generated dataset to Amplitude by send's
+// code path, with send's defaults and AMPLITUDE_SERVER_URL.
 func sendGenerated(e *env, d *dataset.Dataset, cluster string) error {
-	return failErrorf("sending is not implemented yet")
+	cfg, err := sendConfigFromEnv(e, cluster)
+	if err != nil {
+		return err
+	}
+	return sendEvents(e, d.Events, cfg)
 }
 
 // parseGenerate reads and checks the command line and the environment
@@ -94,6 +98,7 @@ func parseGenerate(e *env, args []string, now time.Time) (generateOptions, error
 		{endEnv, "end of the window when --end is not given"},
 		{clusterEnv, "us or eu when --cluster is not given"},
 		{apiKeyEnv, "when set (and no --dry-run), send the dataset; never printed or written"},
+		{serverURLEnv, "base URL of an Amplitude-compatible server to send to (see send --help)"},
 		{nowEnv, "an RFC 3339 time used as now (reproducible runs, tests)"},
 	}
 	fs := c.fs
