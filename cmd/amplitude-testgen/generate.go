@@ -46,6 +46,18 @@ func runGenerate(e *env, args []string) error {
 	if err != nil {
 		return helpResult(err)
 	}
+	// Only the presence of the key is looked at here: its value goes to the
+	// sender and nowhere else, so it cannot leak into output or files. The
+	// send settings are checked now, so a bad one leaves no file behind.
+	keySet := e.getenv(apiKeyEnv) != ""
+	var send *sendConfig
+	if keySet && !opts.dryRun {
+		cfg, err := sendConfigFromEnv(e, opts.cluster)
+		if err != nil {
+			return err
+		}
+		send = &cfg
+	}
 	d, err := scenario.Generate(scenario.Options{Seed: opts.seed, Range: opts.rng, Cluster: opts.cluster, Now: now})
 	if err != nil {
 		if errors.Is(err, scenario.ErrWindowTooSmall) {
@@ -58,28 +70,16 @@ func runGenerate(e *env, args []string) error {
 	}
 	printSummary(e.stdout, d, opts)
 
-	// Only the presence of the key is looked at here: its value goes to the
-	// sender and nowhere else, so it cannot leak into output or files.
-	switch keySet := e.getenv(apiKeyEnv) != ""; {
-	case keySet && opts.dryRun:
-		fmt.Fprintf(e.stdout, "%s is set, but --dry-run: not sending\n", apiKeyEnv)
-	case keySet:
+	switch {
+	case send != nil:
 		fmt.Fprintf(e.stdout, "%s is set: sending %d events to Amplitude (%s cluster)\n", apiKeyEnv, len(d.Events), opts.cluster)
-		return sendGenerated(e, d, opts.cluster)
+		return sendEvents(e, d.Events, *send)
+	case keySet:
+		fmt.Fprintf(e.stdout, "%s is set, but --dry-run: not sending\n", apiKeyEnv)
 	default:
 		fmt.Fprintf(e.stdout, "%s is not set: not sending\n", apiKeyEnv)
 	}
 	return nil
-}
-
-// sendGenerated sends the freshly generated dataset to Amplitude by send's
-// code path, with send's defaults and AMPLITUDE_SERVER_URL.
-func sendGenerated(e *env, d *dataset.Dataset, cluster string) error {
-	cfg, err := sendConfigFromEnv(e, cluster)
-	if err != nil {
-		return err
-	}
-	return sendEvents(e, d.Events, cfg)
 }
 
 // parseGenerate reads and checks the command line and the environment
