@@ -16,9 +16,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"amplitude-testgen/helpers/atomicfile"
 	"amplitude-testgen/helpers/event"
 )
 
@@ -139,43 +139,11 @@ func Write(w io.Writer, d *Dataset) error {
 	return nil
 }
 
-// WriteFile writes d to path atomically: a temporary file in the same
-// directory, synced, then renamed over path. On error no file is left
-// behind and an existing file at path is untouched.
-func WriteFile(path string, d *Dataset) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+// WriteFile writes d to path atomically (see atomicfile): on error no file
+// is left behind and an existing file at path is untouched.
+func WriteFile(path string, d *Dataset) error {
+	err := atomicfile.Write(path, func(w io.Writer) error { return Write(w, d) })
 	if err != nil {
-		return fmt.Errorf("write dataset file %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriter(tmp)
-	if err := Write(bw, d); err != nil {
-		return fmt.Errorf("write dataset file %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write dataset file %s: %w", path, err)
-	}
-	// CreateTemp makes the file 0600; the dataset holds no secret and is
-	// meant to be read by other tools.
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write dataset file %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write dataset file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write dataset file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write dataset file %s: %w", path, err)
 	}
 	return nil

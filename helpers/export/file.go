@@ -9,46 +9,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"amplitude-testgen/helpers/atomicfile"
 	"amplitude-testgen/helpers/event"
 )
 
-// WriteZipFile writes events as an export zip at path, atomically: into a
-// temporary file in the same directory, renamed over path only when complete,
-// so a failure leaves no partial zip behind.
+// WriteZipFile writes events as an export zip at path, atomically (see
+// atomicfile), so a failure leaves no partial zip behind.
 func WriteZipFile(path string, events []event.Event, opts Options) error {
-	return writeFileAtomic(path, func(w io.Writer) error { return WriteZip(w, events, opts) })
-}
-
-// writeFileAtomic writes path through a temporary file and a rename.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	err := atomicfile.Write(path, func(w io.Writer) error { return WriteZip(w, events, opts) })
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 256<<10)
-	if err := write(bw); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// CreateTemp makes the file private; an output file is an ordinary one.
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -19,11 +19,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"amplitude-testgen/helpers/atomicfile"
 )
 
 // Hosts of the Export API per cluster.
@@ -162,39 +162,19 @@ func Fetch(ctx context.Context, start, end time.Time, w io.Writer, opts Options)
 	}
 }
 
-// FetchFile downloads the export into path atomically: into a temporary file
-// in the same directory, renamed to path only when the download is complete.
-// On failure no file is left at path or beside it.
+// FetchFile downloads the export into path atomically (see atomicfile):
+// the file appears only when the download is complete, and on failure no
+// file is left at path or beside it.
 func FetchFile(ctx context.Context, start, end time.Time, path string, opts Options) (int64, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return 0, fmt.Errorf("amplitude export: create temporary file beside %s: %w", path, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	n, err := Fetch(ctx, start, end, tmp, opts)
+	var n int64
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		var err error
+		n, err = Fetch(ctx, start, end, w, opts)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
-	if err := tmp.Sync(); err != nil {
-		return 0, fmt.Errorf("amplitude export: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return 0, fmt.Errorf("amplitude export: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return 0, fmt.Errorf("amplitude export: move download to %s: %w", path, err)
-	}
-	ok = true
 	return n, nil
 }
 
