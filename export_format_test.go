@@ -3,15 +3,21 @@ package amplitudetestgen_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sebdah/goldie/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"amplitude-testgen/helpers/event"
 	"amplitude-testgen/helpers/export"
+	"amplitude-testgen/helpers/oracle"
+	"amplitude-testgen/helpers/scenario"
+	"amplitude-testgen/helpers/source"
 )
 
 // exportAt is a time on 2024-01-15 UTC.
@@ -95,4 +101,45 @@ func TestExportFormatGolden(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, len(exportEvents()), rows)
+}
+
+// TestExportFormatStandardDataset writes the standard dataset as generate
+// --export does, keeps its rows in a golden file, and reads the zip back
+// through the same reader expect uses: the oracle must find the dataset's
+// 30 identifies, with the same pairs, event indexes and times.
+func TestExportFormatStandardDataset(t *testing.T) {
+	d, err := scenario.Generate(scenario.FixedOptions())
+	require.NoError(t, err)
+	zipData := exportWrite(t, d.Events)
+
+	g := goldie.New(t, goldie.WithFixtureDir("golden"), goldie.WithNameSuffix(".golden"))
+	g.Assert(t, "export_rows_standard", exportRowsText(t, zipData))
+
+	path := filepath.Join(t.TempDir(), "amplitude-export.zip")
+	require.NoError(t, os.WriteFile(path, zipData, 0o644))
+	located, bad, err := source.ReadAll([]string{path})
+	require.NoError(t, err)
+	require.Empty(t, bad)
+	require.Len(t, located, 45)
+
+	o := oracle.New(oracle.Options{})
+	for _, l := range located {
+		o.Add(l.Event)
+	}
+	res := o.Result()
+	type pair struct {
+		Index        int
+		User, Device string
+		Time         int64
+	}
+	var want, got []pair
+	for _, x := range d.ExpectedIdentifies {
+		want = append(want, pair{x.EventIndex, x.DistinctID, x.AnonDistinctID, x.Time})
+	}
+	for _, id := range res.Identifies {
+		got = append(got, pair{id.EventIndex, id.DistinctID, id.Properties.AnonDistinctID, id.Timestamp.UnixMilli()})
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("oracle over the export zip mismatch (-want +got):\n%s", diff)
+	}
 }
