@@ -1,6 +1,9 @@
 package export_test
 
 import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -144,4 +147,41 @@ func peakLiveHeap(tb testing.TB, events []event.Event) uint64 {
 	max := peak.Stop()
 	runtime.KeepAlive(events)
 	return max - min(max, base[0].Value.Uint64())
+}
+
+// BenchmarkWriteZipBaseline is the floor BenchmarkWriteZip is read against:
+// the same events in their plain dataset form, encoded with encoding/json
+// into a single gzip stream at the same level, with no row mapping, no ids
+// derived and no zip. What WriteZip costs above it is the export format.
+func BenchmarkWriteZipBaseline(b *testing.B) {
+	const n = 1_000_000
+	events := syntheticEvents(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var out countingWriter
+	for i := 0; i < b.N; i++ {
+		out.n = 0
+		zw, err := gzip.NewWriterLevel(&out, gzip.BestSpeed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bw := bufio.NewWriterSize(zw, 256<<10)
+		enc := json.NewEncoder(bw)
+		for j := range events {
+			if err := enc.Encode(&events[j]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(n/sec, "events/s")
+	b.ReportMetric(float64(out.n)/sec, "bytes/s")
+	b.ReportMetric(float64(out.n)/(1<<20), "gz-MB")
 }
