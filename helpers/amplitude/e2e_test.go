@@ -91,3 +91,42 @@ func BenchmarkSend(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(events))/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 }
+
+// BenchmarkSendBaseline is the floor BenchmarkSend is read against: the
+// same 10,000 events posted to the same fake by plain net/http, 200 a
+// request (the SDK's batch size), one request at a time, with no SDK, no
+// callbacks and no retry machinery.
+func BenchmarkSendBaseline(b *testing.B) {
+	events := makeEvents(10000)
+	const batch = 200
+	var requests int
+	var elapsed time.Duration
+	for b.Loop() {
+		s := amplitudetest.NewServer(amplitudetest.WithAPIKey(testKey))
+		client := s.Client()
+		begin := time.Now()
+		for i := 0; i < len(events); i += batch {
+			body, err := json.Marshal(map[string]any{"api_key": testKey, "events": events[i:min(i+batch, len(events))]})
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp, err := client.Post(s.HTTPAPIURL(), "application/json", bytes.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+		elapsed += time.Since(begin)
+		requests += s.Requests()
+		got := len(s.Events())
+		s.Close()
+		if got != len(events) {
+			b.Fatalf("%d stored, want %d", got, len(events))
+		}
+	}
+	b.ReportMetric(float64(b.N*len(events))/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+}
