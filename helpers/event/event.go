@@ -37,6 +37,12 @@ type Event struct {
 // Str returns a pointer to s, for the optional string fields.
 func Str(s string) *string { return &s }
 
+// TimeKnown reports whether the event carries a time PostHog can use.
+// Readers set HasTime; an event built in Go may set only Time, and a
+// non-zero Time counts as known then, since the epoch itself is no plausible
+// event time.
+func (e Event) TimeKnown() bool { return e.HasTime || e.Time != 0 }
+
 // Timestamp is the event's time in UTC, at millisecond precision.
 func (e Event) Timestamp() time.Time { return time.UnixMilli(e.Time).UTC() }
 

@@ -202,7 +202,7 @@ func (o *Oracle) apply(team int, e *event.Event) (EventResult, detail) {
 		}
 		r.Outcome = OutcomeIdentify
 		o.seen[k] = r.Index
-		known := timeKnown(e)
+		known := e.TimeKnown()
 		id := Identify{
 			Team:       team,
 			DistinctID: tu,
@@ -243,11 +243,6 @@ func (o *Oracle) apply(team int, e *event.Event) (EventResult, detail) {
 	}
 	return r, d
 }
-
-// timeKnown says whether the event carries a time PostHog can use. An event
-// built in Go (not decoded) may set Time without HasTime; a non-zero Time
-// then counts as known, since the epoch itself is no plausible event time.
-func timeKnown(e *event.Event) bool { return e.HasTime || e.Time != 0 }
 
 func outcomeIndex(o Outcome) int {
 	switch o {

@@ -61,7 +61,7 @@ func (c *comparison) compareEvents() *EventSummary {
 		}
 		e := c.events[o.Index]
 		w := wantEvent{index: o.Index, name: postHogEventName(*e.EventType), distinct: o.DistinctID,
-			timed: e.HasTime || e.Time != 0}
+			timed: e.TimeKnown()}
 		if e.DeviceID != nil {
 			w.device = *e.DeviceID
 		}

@@ -490,7 +490,7 @@ func (c *comparison) extra(p pair, ev posthog.Event) {
 	var seenAt []int
 	for _, i := range c.pairEvents[p] {
 		e := c.events[i]
-		known := e.HasTime || e.Time != 0
+		known := e.TimeKnown()
 		if !known || ev.Timestamp.IsZero() || sameMilli(e.Timestamp(), ev.Timestamp) {
 			seenAt = append(seenAt, i)
 		}
